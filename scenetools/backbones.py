@@ -255,6 +255,12 @@ def _check_device(device: str) -> str:
     return device
 
 
+def default_batch(device: str) -> int:
+    """Images per forward pass: small batches are fastest with onnxruntime on a CPU (8: ~150 img/s on
+    2 cores, 32: ~125); a GPU wants large ones."""
+    return 8 if device == "cpu" else 256
+
+
 def default_cache_dir() -> str:
     return os.environ.get("SCENE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "scenetools")
 

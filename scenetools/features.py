@@ -90,7 +90,7 @@ def file_key(path: str, where: str | None = None) -> str:
 
 
 def extract(paths: list[str], backbone: bb.Backbone, weights: str | None = None, cache_dir: str | None = None,
-            device: str = "cpu", runtime: str = "auto", batch_size: int = 32, wheres: list[str] | None = None,
+            device: str = "cpu", runtime: str = "auto", batch_size: int | None = None, wheres: list[str] | None = None,
             on_error: str = "fail", skips: Skips | None = None, progress=None) -> tuple[np.ndarray, np.ndarray, ExtractStats]:
     """Features for every path: (N x D float32, N bool 'ok' mask, stats).
 
@@ -126,6 +126,7 @@ def extract(paths: list[str], backbone: bb.Backbone, weights: str | None = None,
     if todo:
         runner = bb.make_runner(backbone, weights, device, runtime, cache_dir)
         stats.runner = runner.name
+        batch_size = batch_size or bb.default_batch(device)
 
         def decode(batch_idx):
             views, good = [], []
