@@ -14,14 +14,16 @@ By day the frame is in colour.  At night the camera's infrared flash gives a
 grey frame, bright at the centre and dark at the edges, with sensor noise.
 
 The shape of the animal is the *invariant* cue: it tells coyote from raccoon
-at every camera.  Time of day is the *spurious* cue: at the two training
-cameras (101, 102) raccoons come mostly at night and coyotes by day, with a
-strength that differs between the two (90% and 75%), and coyotes are the
-majority (70%, 65%).  At test camera 201 both reverse: mostly raccoons, and
-raccoons by day, coyotes by night (as Colored MNIST flips its colours and
-Waterbirds its backgrounds).  Camera 202 is neutral: half and half, night
-independent of species.  A model that learned "dark frame -> raccoon" at the
-training cameras fails at 201; one that learned the animal does not.
+at every camera, except for the 15% of animals that are look-alikes (drawn
+with the other species' build and coat, the label noise of Colored MNIST).
+Time of day is the *spurious* cue: at the two training cameras (101, 102)
+raccoons come mostly at night and coyotes by day, with a strength that
+differs between the two (95% and 70%), and coyotes are the majority (70%,
+65%).  At test camera 201 both reverse: mostly raccoons, and raccoons by
+day, coyotes by night (as Colored MNIST flips its colours and Waterbirds its
+backgrounds).  Camera 202 is neutral: half and half, night independent of
+species.  A model that learned "dark frame -> raccoon" at the training
+cameras fails at 201; one that learned the animal does not.
 
 Every image gets its ground truth: the class, a ``bbox`` annotation in
 pixels and a mask PNG of the visible animal (under ``masks/``), which later
@@ -47,13 +49,14 @@ class Camera:
     p_coyote: float          # share of coyote bursts
     night_if_coyote: float   # P(night | coyote)
     night_if_raccoon: float  # P(night | raccoon)
+    share: float = 0.25      # share of all images
 
 
 CAMERAS = (
-    Camera("101", 0.70, 0.10, 0.90),
-    Camera("102", 0.65, 0.25, 0.75),
-    Camera("201", 0.30, 0.90, 0.10),
-    Camera("202", 0.50, 0.50, 0.50),
+    Camera("101", 0.70, 0.05, 0.95, 0.30),
+    Camera("102", 0.65, 0.30, 0.70, 0.30),
+    Camera("201", 0.30, 0.90, 0.10, 0.25),
+    Camera("202", 0.50, 0.50, 0.50, 0.15),
 )
 
 
@@ -176,11 +179,18 @@ def render_frame(seed: int, cam: Camera, background: np.ndarray, bushes: list, l
     return Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)), mask
 
 
-def synthesize(out_dir: str, n_images: int = 600, seed: int = 0, cameras=CAMERAS, progress=None) -> dict:
+#: share of animals drawn with the other species' build and coat (the label noise of Colored MNIST)
+LOOKALIKE = 0.2
+
+
+def synthesize(out_dir: str, n_images: int = 600, seed: int = 0, cameras=CAMERAS, progress=None,
+               lookalike: float = LOOKALIKE) -> dict:
     """Write the demo world (COCO Camera Traps) under ``out_dir``. Returns the annotations document."""
     os.makedirs(os.path.join(out_dir, "images"), exist_ok=True)
     os.makedirs(os.path.join(out_dir, "masks"), exist_ok=True)
-    per_cam = [n_images // len(cameras) + (i < n_images % len(cameras)) for i in range(len(cameras))]
+    per_cam = [int(n_images * cam.share) for cam in cameras]
+    for i in range(n_images - sum(per_cam)):
+        per_cam[i % len(cameras)] += 1
     images, annotations = [], []
     cat_id = {name: i + 1 for i, name in enumerate(CLASSES)}
     for cam, quota in zip(cameras, per_cam):
@@ -190,23 +200,25 @@ def synthesize(out_dir: str, n_images: int = 600, seed: int = 0, cameras=CAMERAS
             r = _rng(seed, "burst", cam.location, burst)
             label = "coyote" if r.uniform() < cam.p_coyote else "raccoon"
             night = r.uniform() < (cam.night_if_coyote if label == "coyote" else cam.night_if_raccoon)
-            scale = r.uniform(0.35, 0.85)
+            looks = label if r.uniform() >= lookalike else ("raccoon" if label == "coyote" else "coyote")
+            scale = r.uniform(0.5, 0.95)
             pose = {"burst": burst, "left": bool(r.uniform() < 0.5), "scale": scale,
                     "x": r.uniform(-20, SIZE - 200 * scale + 20), "y": r.uniform(0.35, 0.85) * SIZE - 140 * scale,
-                    "step": r.uniform(-12, 12), "occlude": bool(r.uniform() < 0.3), "occ_at": r.uniform(0.2, 0.8)}
+                    "step": r.uniform(-12, 12), "occlude": bool(r.uniform() < 0.15), "occ_at": r.uniform(0.2, 0.8)}
             frames = int(min(r.integers(1, 4), quota - made))
             hour = int(r.integers(20, 29)) % 24 if night else int(r.integers(8, 18))
             seq_id = f"synth-{cam.location}-s{burst:04d}"
             for frame in range(frames):
                 image_id = f"synth-{cam.location}-{made:03d}"
-                img, mask = render_frame(seed, cam, background, bushes, label, night, pose, frame)
+                img, mask = render_frame(seed, cam, background, bushes, looks, night, pose, frame)
                 img.save(os.path.join(out_dir, "images", image_id + ".jpg"), quality=92)
                 Image.fromarray(mask.astype(np.uint8) * 255).save(os.path.join(out_dir, "masks", image_id + ".png"))
                 images.append({"id": image_id, "file_name": f"images/{image_id}.jpg", "location": cam.location,
                                "width": SIZE, "height": SIZE, "seq_id": seq_id, "frame_num": frame + 1,
                                "seq_num_frames": frames, "datetime": f"2026-06-{1 + burst % 28:02d} "
                                f"{hour:02d}:{(7 * burst + frame) % 60:02d}:00",
-                               "mask": f"masks/{image_id}.png", "night": bool(night)})
+                               "mask": f"masks/{image_id}.png", "night": bool(night),
+                               "lookalike": looks != label})
                 ys, xs = np.nonzero(mask)
                 ann = {"id": f"ann-{image_id}", "image_id": image_id, "category_id": cat_id[label]}
                 if len(xs):
