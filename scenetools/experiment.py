@@ -20,7 +20,7 @@ from . import backbones as bb
 from . import datasets, features
 from .evaluate import metrics
 from .split import make_split
-from .train import SELECTION_LABELS, SELECTIONS, prepare, train
+from .train import SELECTION_LABELS, SELECTIONS, prepare, sweep
 
 #: hyperparameter grids searched on training-camera validation (penalty weight fixed, so objectives compare)
 GRIDS = {
@@ -70,13 +70,9 @@ def run(data_path: str, classes: list[str], rotations: list[tuple[str, str]], se
             in_train_envs = np.isin(data.split, ["train", "val"])
             test = data.split == "test"
             for method in methods:
-                best = None
-                for hp in grid(method):
-                    res = train(data, method, hp, seed=seed)
-                    score = res.history[res.checkpoints["val"].step]["val_objective"]
-                    if best is None or score < best[0]:
-                        best = (score, hp, res)
-                score, hp, res = best
+                res, _ = sweep(data, method, grid(method), seed=seed)
+                hp = {k: res.algorithm.hparams[k] for k in GRIDS.get(method, {})}
+                score = res.history[res.checkpoints["val"].step]["val_objective"]
                 for rule in SELECTIONS:
                     model = res.model(rule, backbone, weights, bbone.weights_id(weights), seed)
                     pred = np.array(model.classes)[model.proba(data.X).argmax(1)]

@@ -309,6 +309,7 @@ def _card(rec, item, models, letters, colour) -> str:
             f'<span class="p">{100 * p["p"]:.0f}%</span></div>')
     labels = {pred[m]["label"] for m in models if m in pred}
     attrs["disagree"] = "1" if len(labels) > 1 else "0"
+    attrs["explained"] = "1" if item["seg"] else "0"
     views = [f'<figure><img src="{item["img"]}" width="112" height="112" loading="lazy" alt="image {_esc(rec["id"])}">'
              f'<figcaption>image</figcaption></figure>']
     if item["seg"]:
@@ -365,7 +366,10 @@ def _acc_table(ctx, roles: tuple) -> str:
 
 
 def _sample_cards(ctx, pred, n: int) -> str:
-    idx = [i for i, r in enumerate(ctx["records"]) if pred(r)]
+    """n cards of records matching ``pred``, explained ones first, spread over the stream."""
+    idx = [i for i, r in enumerate(ctx["records"]) if pred(r) and ctx["items"][i]["seg"]]
+    if len(idx) < n:
+        idx += [i for i, r in enumerate(ctx["records"]) if pred(r) and not ctx["items"][i]["seg"]]
     pick = idx[:: max(1, len(idx) // n)][:n] if idx else []
     return '<div class="cards">' + "".join(ctx["cards"][i] for i in pick) + "</div>"
 
@@ -437,8 +441,8 @@ def _tour(ctx) -> str:
     nav = "".join(f'<li><a href="#{k}">{_esc(t)}</a></li>' for k, t, _ in sec)
     body = "".join(f'<section id="{k}"><h2>{_esc(t)}</h2>{b}</section>' for k, t, b in sec)
     return _page(ctx["title"], f'<header class="top"><h1>{_esc(ctx["title"])}</h1><p>Invariant risk minimisation '
-                               f'on camera traps, model by model, image by image.</p><ol class="nav">{nav}</ol>'
-                               f"</header><main>{body}</main>")
+                               f'on camera traps, model by model, image by image.</p><ul class="nav">{nav}</ul>'
+                               f'</header><main class="tour">{body}</main>')
 
 
 def _pick_example(explained, models):
@@ -567,7 +571,7 @@ def _all_page(ctx) -> str:
                 f'<option value="">all</option>{opts(envs)}</select></label><label>true class '
                 f'<select data-filter="label"><option value="">all</option>{opts(classes)}</select></label>'
                 f'{model_filters}<label><input type="checkbox" data-filter="disagree" value="1"> models disagree'
-                f'</label><label>sort <select id="sort">{"".join(sorts)}</select></label>'
+                f'</label><label><input type="checkbox" data-filter="explained" value="1"> explained only</label><label>sort <select id="sort">{"".join(sorts)}</select></label>'
                 f'<output id="count">{len(records)} of {len(records)} images</output></form>')
     body = "".join(f'<section class="group" data-env="{_esc(e)}"><h2><span class="env" style="background:'
                    f'{ctx["colour"][e]}">env {_esc(e)}</span> <span class="gcount">{len(cards)}</span> images</h2>'

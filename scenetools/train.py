@@ -176,6 +176,7 @@ def train(data: Data, method: str = "irm", hparams: dict | None = None, seed: in
     all_idx = {s: torch.from_numpy(data.index(s)).to(device) for s in ("train", "val", "test")}
     history: list[dict] = []
     best: dict[str, Checkpoint] = {}
+    select_from = min(algo.select_from, hp["steps"])   # a run shorter than the warm-up still selects
 
     def evaluate(step, loss, pen, weight):
         with torch.no_grad():
@@ -208,7 +209,7 @@ def train(data: Data, method: str = "irm", hparams: dict | None = None, seed: in
         history.append(rec)
         if on_step:
             on_step(rec)
-        if step >= algo.select_from:
+        if step >= select_from:
             for rule, key, sign in (("val", "val_objective", -1), ("val-acc", "val_acc_mean", 1),
                                     ("oracle", "test_acc_all", 1)):
                 score = rec.get(key)
@@ -228,3 +229,21 @@ def train(data: Data, method: str = "irm", hparams: dict | None = None, seed: in
         opt.step()
     best["last"] = Checkpoint(hp["steps"], copy.deepcopy(head.state_dict()))
     return Result(algorithm=algo, head=head, checkpoints=best, history=history, scaling=scaling, data=data)
+
+
+def sweep(data: Data, method: str, grid: list[dict], hparams: dict | None = None, seed: int = 0,
+          device: str = "cpu") -> tuple[Result, list[dict]]:
+    """Train every configuration of ``grid`` (on top of ``hparams``) and keep the one whose selected
+    checkpoint has the lowest validation objective: hyperparameters are chosen on the training
+    environments' held-out records, never on the test camera. Returns (best result, one row per config)."""
+    if not data.envs("val"):
+        raise BadUsage("a sweep chooses on the 'val' records and there are none; re-split with --val-frac > 0")
+    best, rows = None, []
+    for config in grid or [{}]:
+        hp = {**(hparams or {}), **config}
+        res = train(data, method, hp, seed=seed, device=device)
+        score = res.history[res.checkpoints["val"].step]["val_objective"]
+        rows.append({"hparams": config, "val_objective": score, "step": res.checkpoints["val"].step})
+        if best is None or score < best[0]:
+            best = (score, res)
+    return best[1], rows

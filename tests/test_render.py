@@ -121,6 +121,9 @@ def test_site_in_chromium(demo_site, tmp_path):
         page.check('input[data-filter="disagree"]')
         assert shown() == sum(r["pred"]["erm"]["label"] != r["pred"]["irm"]["label"] for r in records)
         page.uncheck('input[data-filter="disagree"]')
+        page.check('input[data-filter="explained"]')
+        assert shown() == sum("lime" in r for r in records) == 6
+        page.uncheck('input[data-filter="explained"]')
         page.select_option("#sort", "p-irm:asc")
         first = page.locator("section.group").first.locator(".card").first.get_attribute("data-p-irm")
         env0 = page.locator("section.group").first.get_attribute("data-env")

@@ -222,3 +222,16 @@ def test_real_cameras_train_predict_eval(tmp_path, real_split, real_features, ca
     erm, irm = rows[("erm", "130")]["accuracy"], rows[("irm", "130")]["accuracy"]
     assert irm > erm + 0.2, (erm, irm)
     assert rows[("irm", "train (all)")]["accuracy"] > 0.8
+
+
+def test_sweep_chooses_on_validation_only():
+    from scenetools.train import sweep
+    recs, X = toy_data()
+    flipped, _ = toy_data(flip_test=True)
+    grid = [{"anneal_steps": 10}, {"anneal_steps": 30}, {"l2": 1e-2}]
+    base = {"steps": 80, "lr": 1e-2}
+    a, rows_a = sweep(prepare(recs, X), "irm", grid, base, seed=0)
+    b, rows_b = sweep(prepare(flipped, X), "irm", grid, base, seed=0)
+    assert rows_a == rows_b and len(rows_a) == 3
+    best = min(rows_a, key=lambda r: r["val_objective"])
+    assert {k: a.algorithm.hparams[k] for k in best["hparams"]} == best["hparams"]

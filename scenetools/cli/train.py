@@ -9,13 +9,15 @@ from .. import backbones as bb
 from .. import features
 from ..errors import BadUsage
 from ..stream import atomic_write, dumps, iter_numbered
-from ..train import SELECTIONS, prepare, train
+from ..experiment import GRIDS, grid
+from ..train import SELECTIONS, prepare, sweep, train
 from .base import cache_opt, command, common, device_opt, input_arg, note, progress, seed_opt
 
 EPILOG = """\b
 Examples:
   scene-train --method erm -o erm.pt < split.jsonl
   scene-train --method irm -p penalty_weight=1e4 -p anneal_steps=40 -o irm.pt split.jsonl
+  scene-train --method irm --sweep -o irm.pt split.jsonl     # hyperparameters chosen on val too
   scene-train --list-methods
 The per-step log goes to MODEL.log.jsonl (or --log): loss, penalty, accuracy per
 training environment, validation accuracy and objective, and test accuracy (for
@@ -54,6 +56,9 @@ def _parse_params(pairs):
 @click.option("--select", type=click.Choice(SELECTIONS), default="val", show_default=True,
               help="Which step's head to save: val (method's objective on held-out training-camera records), "
                    "val-acc, last, or oracle (peeks at test labels; for comparison only).")
+@click.option("--sweep", "do_sweep", is_flag=True,
+              help="Also choose hyperparameters: train the method's grid (experiment.GRIDS) and keep the "
+                   "configuration with the lowest validation objective (never the test camera).")
 @click.option("--backbone", type=click.Choice(list(bb.REGISTRY)), default="tf_efficientnet_lite0", show_default=True)
 @click.option("--weights", default=None, metavar="FILE", help="Backbone weights file (else the backbone's default).")
 @click.option("--runtime", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
@@ -65,7 +70,7 @@ def _parse_params(pairs):
 @device_opt
 @seed_opt(0)
 @common
-def cli(input, method, params, head, select, backbone, weights, runtime, output, log_path, cache_dir, device, seed,
+def cli(input, method, params, head, select, do_sweep, backbone, weights, runtime, output, log_path, cache_dir, device, seed,
         verbose, quiet):
     """Train a head on frozen backbone features of a split stream and save the selected checkpoint."""
     hp = _parse_params(params)
@@ -82,9 +87,17 @@ def cli(input, method, params, head, select, backbone, weights, runtime, output,
     note(st.line(), quiet)
     src = "<stdin>" if input in (None, "-") else input
     data = prepare(records, X, source=src)
-    result = train(data, method, hp, seed=seed, device=device)
-    model = result.model(select, backbone, weights, backbone_obj.weights_id(weights), seed,
-                         {"source": src, "images": len(records)})
+    extra = {"source": src, "images": len(records)}
+    if do_sweep:
+        configs = [c for c in grid(method) if not set(c) & set(hp)]   # -p values stay fixed
+        result, rows = sweep(data, method, configs, hp, seed=seed, device=device)
+        extra["sweep"] = {"grid": {k: v for k, v in GRIDS.get(method, {}).items() if k not in hp}, "results": rows,
+                          "chosen_by": "lowest validation objective"}
+        for row in rows:
+            note(f"  sweep {row['hparams']}: val objective {row['val_objective']:.4f} at step {row['step']}", quiet)
+    else:
+        result = train(data, method, hp, seed=seed, device=device)
+    model = result.model(select, backbone, weights, backbone_obj.weights_id(weights), seed, extra)
     model.save(output)
     log_path = log_path or os.path.splitext(output)[0] + ".log.jsonl"
     with atomic_write(log_path) as fh:
