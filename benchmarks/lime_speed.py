@@ -15,7 +15,6 @@ top-9 overlaps: scene-lime vs stock (same seed), scene-lime vs stock-b, stock vs
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np

@@ -93,7 +93,6 @@ def _lite0_default() -> str:
 
 def _build_lite0(weights: str | None):
     import timm
-    import torch
 
     path = weights or _lite0_default()
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backbones as bb
-from .errors import BadUsage, DataError
+from .errors import BadUsage
 
 SEGMENTERS = {
     "quickshift": {"kernel_size": 4, "max_dist": 200, "ratio": 0.2},

@@ -32,7 +32,6 @@ judges whether an explanation's superpixels lie on the animal.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 

@@ -1,7 +1,6 @@
 """scene-lime: schema, faithfulness to stock lime, determinism, resume, errors, and the predict pipe."""
 import json
 import os
-import shutil
 import subprocess
 
 import numpy as np

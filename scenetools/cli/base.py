@@ -112,6 +112,24 @@ def cache_opt(f):
                         help="Feature cache folder (default $SCENE_CACHE or ~/.cache/scenetools).")(f)
 
 
+def parse_key_values(pairs, option: str, example: str) -> dict:
+    """``("lr=1e-3", "head=mlp")`` -> ``{"lr": 0.001, "head": "mlp"}`` (values read as JSON when they parse)."""
+    import json
+
+    from ..errors import BadUsage
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadUsage(f"{option} {pair!r}: write KEY=VALUE, e.g. {option} {example}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 def note(msg: str, quiet: bool = False) -> None:
     """A line for the human on stderr (never stdout)."""
     if not quiet:

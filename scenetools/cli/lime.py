@@ -7,12 +7,13 @@ import time
 import click
 
 from .. import backbones as bb
-from ..errors import BadUsage, DataError, SetupError, Skips
+from ..errors import BadUsage, DataError, Skips
 from ..explain import Settings, Timing, explain_view, image_seed, in_shard, safe_name, save_segments
 from ..model import load
 from ..split import display_path
 from ..stream import dumps, iter_numbered
-from .base import cache_opt, command, common, device_opt, input_arg, note, on_error_opt, progress, seed_opt
+from .base import (cache_opt, command, common, device_opt, input_arg, note, on_error_opt, parse_key_values,
+                   progress, seed_opt)
 
 EPILOG = """\b
 Examples:
@@ -24,19 +25,6 @@ Each explained record gains superpixels {map, count, ...} and lime.NAME =
 {label, model_p, local_pred, gap, intercept, score (R^2), top, ranking} per model.
 The superpixel maps go to FILE.superpixels/ (or --maps DIR).
 """
-
-
-def _parse_kv(pairs):
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise BadUsage(f"--seg-param {pair!r}: write KEY=VALUE, e.g. --seg-param max_dist=200")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def _shard(text):
@@ -98,7 +86,7 @@ def _resume_state(path):
 def cli(input, top_k, num_samples, segmenter, seg_params, batch_size, output, resume, maps_dir, per_env, ids,
         shard, runtime, cache_dir, device, seed, on_error, verbose, quiet):
     """Explain each image's prediction by every model with LIME, from one set of perturbations."""
-    settings = Settings(segmenter=segmenter, seg_params=_parse_kv(seg_params), num_samples=num_samples,
+    settings = Settings(segmenter=segmenter, seg_params=parse_key_values(seg_params, '--seg-param', 'max_dist=200'), num_samples=num_samples,
                         top_k=top_k, batch_size=batch_size or bb.default_batch(device), seed=seed)
     shard_t = _shard(shard)
     if resume and output == "-":

@@ -1,5 +1,4 @@
 """scene-render: the Scene site from the explained stream."""
-import json
 import os
 
 import click

@@ -1,5 +1,4 @@
 """scene-train: fit an ERM / IRM / V-REx / GroupDRO head on frozen features."""
-import json
 import os
 
 import click
@@ -11,7 +10,7 @@ from ..errors import BadUsage
 from ..stream import atomic_write, dumps, iter_numbered
 from ..experiment import GRIDS, grid
 from ..train import SELECTIONS, prepare, sweep, train
-from .base import cache_opt, command, common, device_opt, input_arg, note, progress, seed_opt
+from .base import cache_opt, command, common, device_opt, input_arg, note, parse_key_values, progress, seed_opt
 
 EPILOG = """\b
 Examples:
@@ -32,19 +31,6 @@ def _list_methods(ctx, param, value):
         click.echo(f"{name}: {cls.about}")
         click.echo("    " + ", ".join(f"{k}={v}" for k, v in cls.defaults().items()))
     ctx.exit(0)
-
-
-def _parse_params(pairs):
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise BadUsage(f"-p {pair!r}: write KEY=VALUE, e.g. -p lr=1e-3")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 @command("scene-train", epilog=EPILOG)
@@ -73,7 +59,7 @@ def _parse_params(pairs):
 def cli(input, method, params, head, select, do_sweep, backbone, weights, runtime, output, log_path, cache_dir, device, seed,
         verbose, quiet):
     """Train a head on frozen backbone features of a split stream and save the selected checkpoint."""
-    hp = _parse_params(params)
+    hp = parse_key_values(params, '-p', 'lr=1e-3')
     if head:
         hp["head"] = head
     pairs = list(iter_numbered(input, require=("id", "image", "label", "env", "split")))
