@@ -91,11 +91,13 @@ def file_key(path: str, where: str | None = None) -> str:
 
 def extract(paths: list[str], backbone: bb.Backbone, weights: str | None = None, cache_dir: str | None = None,
             device: str = "cpu", runtime: str = "auto", batch_size: int | None = None, wheres: list[str] | None = None,
-            on_error: str = "fail", skips: Skips | None = None, progress=None) -> tuple[np.ndarray, np.ndarray, ExtractStats]:
+            on_error: str = "fail", skips: Skips | None = None, progress=None,
+            runners: dict | None = None) -> tuple[np.ndarray, np.ndarray, ExtractStats]:
     """Features for every path: (N x D float32, N bool 'ok' mask, stats).
 
     With ``on_error='skip'`` unreadable images get ``ok=False`` and are counted;
     with ``'fail'`` the first one raises :class:`DataError` naming its record.
+    ``runners``, a dict the caller keeps, reuses one backbone runner across calls.
     """
     start = time.perf_counter()
     wheres = wheres or [None] * len(paths)
@@ -124,7 +126,12 @@ def extract(paths: list[str], backbone: bb.Backbone, weights: str | None = None,
             if progress:
                 progress(1)
     if todo:
-        runner = bb.make_runner(backbone, weights, device, runtime, cache_dir)
+        key = (backbone.name, weights, device, runtime)
+        runner = runners.get(key) if runners is not None else None
+        if runner is None:
+            runner = bb.make_runner(backbone, weights, device, runtime, cache_dir)
+            if runners is not None:
+                runners[key] = runner
         stats.runner = runner.name
         batch_size = batch_size or bb.default_batch(device)
 

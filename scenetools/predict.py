@@ -61,6 +61,7 @@ def predict(records: Iterable[dict], models: dict[str, Model], cache_dir: str | 
         by_backbone.setdefault((m.meta["backbone"], m.meta.get("weights")), []).append(name)
         m.to(device)
     buf: list[tuple[str, dict]] = []
+    runners: dict = {}
 
     def flush():
         recs = [r for _, r in buf]
@@ -75,7 +76,7 @@ def predict(records: Iterable[dict], models: dict[str, Model], cache_dir: str | 
                 paths.append(r["image"])
                 wheres.append(f"{where} (id {r.get('id', '?')})")
             X, ok, st = features.extract(paths, backbone, weights=weights, cache_dir=cache_dir, device=device,
-                                         runtime=runtime, wheres=wheres, skips=skips)
+                                         runtime=runtime, wheres=wheres, skips=skips, runners=runners)
             ok_all &= ok
             feats[(bname, weights)] = X
         probs = {name: models[name].proba(feats[key]) for key, names in by_backbone.items() for name in names}
