@@ -31,6 +31,7 @@ import torch
 
 from . import __version__
 from . import algorithms as algos
+from .backbones import PREPROCESS_VERSION
 from .errors import BadUsage, DataError
 from .model import Model, make_head
 
@@ -122,7 +123,7 @@ class Result:
         h = self.history[cp.step]
         meta = {
             "backbone": backbone, "weights": weights, "weights_id": weights_id,
-            "preprocess": __import__("scenetools.backbones", fromlist=["x"]).PREPROCESS_VERSION,
+            "preprocess": PREPROCESS_VERSION,
             "feature_dim": int(self.data.X.shape[1]), "classes": self.data.classes,
             "method": self.algorithm.name, "hparams": self.algorithm.hparams, "seed": seed,
             "train_envs": self.data.envs("train"), "val_envs": self.data.envs("val"),
