@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Iterable
 
 from .errors import DataError
+from .tables import text_table
 
 
 def metrics(y_true: list[str], y_pred: list[str], classes: list[str], majority: str) -> dict:
@@ -91,7 +92,4 @@ def table(report: dict) -> str:
                      f"{100 * r['macro_f1']:.1f}%",
                      *[f"{100 * r['per_class'][c]['precision']:.0f}/{100 * r['per_class'][c]['recall']:.0f}"
                        for c in classes], conf])
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
+    return "\n".join(text_table(head, rows))

@@ -20,6 +20,7 @@ from . import backbones as bb
 from . import datasets, features
 from .evaluate import metrics
 from .split import make_split
+from .tables import text_table
 from .train import SELECTION_LABELS, SELECTIONS, prepare, sweep
 
 #: hyperparameter grids searched on training-camera validation (penalty weight fixed, so objectives compare)
@@ -69,6 +70,7 @@ def run(data_path: str, classes: list[str], rotations: list[tuple[str, str]], se
             data = prepare(records, X)
             in_train_envs = np.isin(data.split, ["train", "val"])
             test = data.split == "test"
+            truth = np.array(data.classes)[data.y]
             for method in methods:
                 res, _ = sweep(data, method, grid(method), seed=seed)
                 hp = {k: res.algorithm.hparams[k] for k in GRIDS.get(method, {})}
@@ -76,7 +78,6 @@ def run(data_path: str, classes: list[str], rotations: list[tuple[str, str]], se
                 for rule in SELECTIONS:
                     model = res.model(rule, backbone, weights, bbone.weights_id(weights), seed)
                     pred = np.array(model.classes)[model.proba(data.X).argmax(1)]
-                    truth = np.array(data.classes)[data.y]
                     m_tr = metrics(list(truth[in_train_envs]), list(pred[in_train_envs]), data.classes, data.classes[0])
                     m_te = metrics(list(truth[test]), list(pred[test]), data.classes, data.classes[0])
                     row = Row(rotation, test_spec, method, seed, rule, hp, res.checkpoints[rule].step, score,
@@ -111,8 +112,5 @@ def summary(rows: list[Row], backbone: str) -> str:
                 table.append([method, SELECTION_LABELS[rule].split(":")[0] if rule != "val-acc" else "val accuracy",
                               _ms([r.train_acc for r in sel]), _ms([r.test_acc for r in sel]),
                               _ms([r.test_balanced for r in sel]), ",".join(str(r.step) for r in sel)])
-        widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
-        out.append("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-        out.append("  ".join("-" * w for w in widths))
-        out += ["  ".join(c.ljust(w) for c, w in zip(t, widths)) for t in table]
+        out += text_table(head, table)
     return "\n".join(out)

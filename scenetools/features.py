@@ -169,12 +169,17 @@ def extract(paths: list[str], backbone: bb.Backbone, weights: str | None = None,
     return out, ok, stats
 
 
-def for_records(records: list[dict], backbone: bb.Backbone, **kw) -> tuple[np.ndarray, np.ndarray, ExtractStats]:
-    """Features for stream records (their ``image`` field), with record-naming error messages."""
+def for_records(records: list[dict], backbone: bb.Backbone, sources: list[str] | None = None,
+                **kw) -> tuple[np.ndarray, np.ndarray, ExtractStats]:
+    """Features for stream records (their ``image`` field), with record-naming error messages.
+
+    ``sources`` names where each record came from (``file:line``); by default ``record N``.
+    """
     paths, wheres = [], []
     for n, rec in enumerate(records, 1):
+        where = sources[n - 1] if sources else f"record {n}"
         if "image" not in rec:
-            raise DataError(f"record {rec.get('id', '?')} has no 'image' field", where=f"record {n}")
+            raise DataError(f"record {rec.get('id', '?')} has no 'image' field", where=where)
         paths.append(rec["image"])
-        wheres.append(f"record {n} (id {rec.get('id', '?')})")
+        wheres.append(f"{where} (id {rec.get('id', '?')})")
     return extract(paths, backbone, wheres=wheres, **kw)

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from . import features
-from .errors import BadUsage, DataError, Skips
+from .errors import BadUsage, Skips
 from .model import Model, load
 
 
@@ -65,18 +65,13 @@ def predict(records: Iterable[dict], models: dict[str, Model], cache_dir: str | 
 
     def flush():
         recs = [r for _, r in buf]
+        sources = [w for w, _ in buf]
         ok_all = np.ones(len(recs), bool)
         feats = {}
         for (bname, weights), names in by_backbone.items():
-            backbone = models[names[0]].backbone
-            paths, wheres = [], []
-            for where, r in buf:
-                if "image" not in r:
-                    raise DataError(f"record {r.get('id', '?')} has no 'image' field", where=where)
-                paths.append(r["image"])
-                wheres.append(f"{where} (id {r.get('id', '?')})")
-            X, ok, st = features.extract(paths, backbone, weights=weights, cache_dir=cache_dir, device=device,
-                                         runtime=runtime, wheres=wheres, skips=skips, runners=runners)
+            X, ok, st = features.for_records(recs, models[names[0]].backbone, sources=sources, weights=weights,
+                                             cache_dir=cache_dir, device=device, runtime=runtime, skips=skips,
+                                             runners=runners)
             ok_all &= ok
             feats[(bname, weights)] = X
         probs = {name: models[name].proba(feats[key]) for key, names in by_backbone.items() for name in names}

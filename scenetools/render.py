@@ -428,8 +428,9 @@ def _tour(ctx) -> str:
     explained = [(r, it) for r, it in zip(records, ctx["items"]) if it["seg"]]
     if explained:
         r, it = _pick_example(explained, models)
-        sec.append(("interpretability", "5. Interpretability", _interpretability(ctx, r, it)))
-        sec.append(("ranking", "6. Ranking superpixels", _ranking(ctx, r)))
+        view, segments = bb.load_view(r["image"]), explain.load_segments(r["superpixels"]["map"])
+        sec.append(("interpretability", "5. Interpretability", _interpretability(ctx, r, it, view, segments)))
+        sec.append(("ranking", "6. Ranking superpixels", _ranking(ctx, r, view, segments)))
         sec.append(("comparison", "7. Model comparison", _comparison(ctx, explained)))
     else:
         for key, name in (("interpretability", "5. Interpretability"), ("ranking", "6. Ranking superpixels"),
@@ -456,11 +457,9 @@ def _pick_example(explained, models):
     return preferred[0] if preferred else min(explained, key=lambda x: (jaccard(x[0]), str(x[0]["id"])))
 
 
-def _interpretability(ctx, rec, item) -> str:
+def _interpretability(ctx, rec, item, view, segments) -> str:
     sp = rec["superpixels"]
     assets = ctx["assets"]
-    view = bb.load_view(rec["image"])
-    segments = explain.load_segments(sp["map"])
     fudged = explain.mean_colour_image(view, segments)
     rows = explain.perturbations(sp["count"], 5, explain.image_seed(sp.get("seed", 0), rec["id"]))[1:5]
     figs = []
@@ -481,10 +480,8 @@ def _interpretability(ctx, rec, item) -> str:
             f'<div class="row">{"".join(figs)}</div>')
 
 
-def _ranking(ctx, rec) -> str:
+def _ranking(ctx, rec, view, segments) -> str:
     assets = ctx["assets"]
-    view = bb.load_view(rec["image"])
-    segments = explain.load_segments(rec["superpixels"]["map"])
     rows = []
     for m in ctx["models"]:
         e = rec["lime"].get(m)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from .datasets import Dataset, Item
 from .errors import BadUsage, DataError, Skips
+from .tables import text_table
 
 
 @dataclass
@@ -96,10 +97,7 @@ class SplitReport:
                 combined.locations += env.locations
         if sum(e.role == "train" for e in self.envs) > 1:
             rows.append(self._row(combined))
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)),
-                 "  ".join("-" * w for w in widths)]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+        lines = text_table(head, rows)
         if self.excluded:
             lines.append("excluded: " + ", ".join(f"{n} {why}" for why, n in sorted(self.excluded.items())))
         if self.skips.total:
